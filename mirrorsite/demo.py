@@ -1,0 +1,189 @@
+"""`make demo`: bring the whole product up on local defaults, with the emulators standing in for
+Pinecone and Gemini.
+
+Runs as `python -m mirrorsite.demo`. It starts the emulators, migrates the database, creates or
+resets an `admin` superuser with a freshly generated password (printed), and serves the admin on
+http://127.0.0.1:8000/admin/. Ctrl-C stops every process it started.
+
+The keys below are the emulators' own local keys, not secrets: they only open the emulators
+this script starts on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+PINECONE_PORT = int(os.environ.get("DEMO_PINECONE_PORT", "5080"))
+GEMINI_PORT = int(os.environ.get("DEMO_GEMINI_PORT", "5090"))
+WEB_PORT = int(os.environ.get("DEMO_WEB_PORT", "8000"))
+
+SOURCE_INDEX = ("gflops-serverless", 1536)  # the seed plan's read-only source
+TARGET_INDEX = ("askdona", 3072)  # the seed plan's target, sized for gemini-embedding-001
+
+DEMO_ENV = {
+    "DEBUG": "true",
+    "PINECONE_API_KEY": "local-pinecone-key",
+    # The source is read with a key the emulator accepts for reads only: a write would be 403.
+    "PINECONE_SOURCE_API_KEY": "local-pinecone-readonly-key",
+    "PINECONE_CONTROLLER_HOST": f"http://{HOST}:{PINECONE_PORT}",
+    "GEMINI_API_KEY": "local-gemini-key",
+    "GEMINI_BASE_URL": f"http://{HOST}:{GEMINI_PORT}",
+}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on {HOST}:{port} after {timeout:.0f}s")
+
+
+class Processes:
+    """The child processes of the demo, stopped together however the demo ends."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env)
+        self.children.append((name, proc))
+        return proc
+
+    def run(self, args: Sequence[str]) -> None:
+        subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, check=True)
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop in 10 s; killing it", file=sys.stderr)
+                proc.kill()
+
+    def wait_any(self) -> tuple[str, int]:
+        """Block until a child exits; return its name and exit code."""
+        while True:
+            for name, proc in self.children:
+                code = proc.poll()
+                if code is not None:
+                    return name, code
+            time.sleep(0.5)
+
+
+def ensure_admin(password: str) -> None:
+    """Create the `admin` superuser, or reset its password, in this process's database."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(
+        username="admin", defaults={"email": "admin@localhost"}
+    )
+    user.is_staff = True
+    user.is_superuser = True
+    user.set_password(password)
+    user.save()
+
+
+def main() -> int:
+    busy = [p for p in (PINECONE_PORT, GEMINI_PORT, WEB_PORT) if not port_is_free(p)]
+    if busy:
+        print(
+            f"Port(s) {', '.join(map(str, busy))} on {HOST} are in use. Stop what uses them, or "
+            "set DEMO_PINECONE_PORT / DEMO_GEMINI_PORT / DEMO_WEB_PORT.",
+            file=sys.stderr,
+        )
+        return 1
+
+    env = {**os.environ, **DEMO_ENV, "DJANGO_SETTINGS_MODULE": "mirrorsite.settings"}
+    os.environ.update({k: v for k, v in env.items() if k in DEMO_ENV or k.startswith("DJANGO")})
+    procs = Processes(env)
+    # SIGTERM (e.g. from a supervisor) ends the demo the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        procs.start(
+            "emulators",
+            [
+                "-m",
+                "emulators",
+                "all",
+                "--host",
+                HOST,
+                "--port",
+                str(PINECONE_PORT),
+                "--index",
+                f"{SOURCE_INDEX[0]}:{SOURCE_INDEX[1]}",
+                "--index",
+                f"{TARGET_INDEX[0]}:{TARGET_INDEX[1]}",
+                "--api-key",
+                DEMO_ENV["PINECONE_API_KEY"],
+                "--read-only-api-key",
+                DEMO_ENV["PINECONE_SOURCE_API_KEY"],
+                "--gemini-port",
+                str(GEMINI_PORT),
+                "--gemini-api-key",
+                DEMO_ENV["GEMINI_API_KEY"],
+            ],
+        )
+        for port in (PINECONE_PORT, PINECONE_PORT + 1, PINECONE_PORT + 2, GEMINI_PORT):
+            wait_for_port(port)
+
+        procs.run(["manage.py", "migrate", "--no-input", "-v", "0"])
+        password = secrets.token_urlsafe(12)
+        ensure_admin(password)
+
+        procs.start("web server", ["manage.py", "runserver", "--noreload", f"{HOST}:{WEB_PORT}"])
+        wait_for_port(WEB_PORT)
+        print(
+            "\n"
+            f"  Admin:     http://{HOST}:{WEB_PORT}/admin/\n"
+            f"  User:      admin\n"
+            f"  Password:  {password}\n"
+            f"  Pinecone emulator control plane: {DEMO_ENV['PINECONE_CONTROLLER_HOST']}\n"
+            f"  Gemini emulator:                 {DEMO_ENV['GEMINI_BASE_URL']}\n"
+            "\n  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        name, code = procs.wait_any()
+        print(f"{name} exited with status {code}; stopping the demo", file=sys.stderr)
+        return code or 1
+    except KeyboardInterrupt:
+        print("\nStopping the demo...", file=sys.stderr)
+        return 0
+    finally:
+        procs.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
