@@ -130,5 +130,8 @@ LOGGING = {
         # httpx logs every request line at INFO; that is noise in a run of 10,000 requests.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The SDK logs each call at INFO ("Fetching 100 vectors"): the run log says it better.
+        "pinecone": {"level": "WARNING"},
+        "google_genai": {"level": "WARNING"},
     },
 }
