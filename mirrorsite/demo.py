@@ -1,9 +1,12 @@
 """`make demo`: bring the whole product up on local defaults, with the emulators standing in for
 Pinecone and Gemini.
 
-Runs as `python -m mirrorsite.demo`. It starts the emulators, migrates the database, creates or
-resets an `admin` superuser with a freshly generated password (printed), and serves the admin on
-http://127.0.0.1:8000/admin/. Ctrl-C stops every process it started.
+Runs as `python -m mirrorsite.demo [--no-serve]`. It starts the emulators with the seed plan's
+indexes (source `gflops-serverless`, 1536-d; target `askdona`, 3072-d), migrates the database,
+seeds a sample namespace (`seed_demo`), creates or resets an `admin` superuser with a freshly
+generated password (printed), runs the main job (analysis, dry run, mirror, and a second mirror
+that writes and embeds nothing), then serves the admin on http://127.0.0.1:8000/admin/ until
+Ctrl-C, which stops every process it started. `--no-serve` stops after the main job.
 
 The keys below are the emulators' own local keys, not secrets: they only open the emulators
 this script starts on loopback.
@@ -30,6 +33,20 @@ WEB_PORT = int(os.environ.get("DEMO_WEB_PORT", "8000"))
 
 SOURCE_INDEX = ("gflops-serverless", 1536)  # the seed plan's read-only source
 TARGET_INDEX = ("askdona", 3072)  # the seed plan's target, sized for gemini-embedding-001
+
+DEMO_NAMESPACE = "kb-articles"
+DEMO_RUNS = (
+    ("1. Analysis (read-only)", ("analyze_namespace", DEMO_NAMESPACE)),
+    (
+        "2. Mirror, dry run (writes and embeds nothing)",
+        ("mirror_namespace", DEMO_NAMESPACE, "--dry-run"),
+    ),
+    ("3. Mirror", ("mirror_namespace", DEMO_NAMESPACE)),
+    (
+        "4. Mirror again (converged: zero writes, zero embeddings)",
+        ("mirror_namespace", DEMO_NAMESPACE),
+    ),
+)
 
 DEMO_ENV = {
     "DEBUG": "true",
@@ -75,8 +92,10 @@ class Processes:
         self.children.append((name, proc))
         return proc
 
-    def run(self, args: Sequence[str]) -> None:
-        subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, check=True)
+    def run(self, args: Sequence[str], check: bool = True) -> int:
+        return subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=self.env, check=check
+        ).returncode
 
     def stop(self) -> None:
         for _, proc in reversed(self.children):
@@ -116,7 +135,8 @@ def ensure_admin(password: str) -> None:
     user.save()
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    no_serve = "--no-serve" in (sys.argv[1:] if argv is None else argv)
     busy = [p for p in (PINECONE_PORT, GEMINI_PORT, WEB_PORT) if not port_is_free(p)]
     if busy:
         print(
@@ -160,8 +180,17 @@ def main() -> int:
             wait_for_port(port)
 
         procs.run(["manage.py", "migrate", "--no-input", "-v", "0"])
+        procs.run(["manage.py", "seed_demo", "--namespace", DEMO_NAMESPACE])
         password = secrets.token_urlsafe(12)
         ensure_admin(password)
+
+        # The main job, as an operator would run it from a shell: look, rehearse, mirror, and
+        # mirror again to show that a converged namespace costs nothing.
+        for title, args in DEMO_RUNS:
+            print(f"\n=== {title} ===", flush=True)
+            procs.run(["manage.py", *args], check=False)
+        if no_serve:
+            return 0
 
         procs.start("web server", ["manage.py", "runserver", "--noreload", f"{HOST}:{WEB_PORT}"])
         wait_for_port(WEB_PORT)

@@ -8,6 +8,7 @@ command is simply the worker that executes it.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any, TextIO
 
@@ -44,6 +45,17 @@ STAT_LABELS = {
     "source_read_requests": "Source read requests",
     "target_read_requests": "Target read requests",
     "target_write_requests": "Target write requests",
+}
+# Rows that stay 0 unless the run writes: left out of the table for analyses and dry runs.
+WRITE_ONLY_ROWS = {
+    "successfully_migrated",
+    "successfully_updated",
+    "embeddings_requested",
+    "embedding_calls",
+    "vectors_reused",
+    "records_written",
+    "target_write_requests",
+    "already_migrated",
 }
 EXIT_CODES = {
     RunStatus.SUCCEEDED: 0,
@@ -121,6 +133,10 @@ class RunCommand(BaseCommand):
         return {}
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] < 2:
+            # The run log is on the run's page and summarised in the table; per-batch lines
+            # on the console would bury the progress bar. -v 2 shows them.
+            logging.getLogger("syncapp").setLevel(logging.WARNING)
         try:
             namespace = namespace_get(name=options["name"])
             run = sync_run_create(
@@ -153,6 +169,14 @@ class RunCommand(BaseCommand):
                 raise CommandError(f"Run #{run.pk} failed: {run.error}")
             sys.exit(code)
 
+    @staticmethod
+    def rows_for(run: SyncRun) -> set[str]:
+        """Statistics that mean something for this kind of run (the JSON has them all)."""
+        rows = set(STAT_LABELS)
+        if run.kind == RunKind.ANALYZE or run.dry_run:
+            return rows - WRITE_ONLY_ROWS
+        return rows - {"would_migrate", "would_update"}
+
     def print_table(self, run: SyncRun) -> None:
         width = max(len(label) for label in STAT_LABELS.values())
         out = self.stdout
@@ -160,6 +184,8 @@ class RunCommand(BaseCommand):
         out.write(f"{'Statistic':<{width}}  {'Count':>10}")
         out.write(f"{'-' * width}  {'-' * 10}")
         for name in STAT_LABELS:
+            if name not in self.rows_for(run):
+                continue
             out.write(f"{STAT_LABELS.get(name, name):<{width}}  {getattr(run, name):>10,}")
         if run.orphan_sample:
             out.write(f"\nOrphan sample: {', '.join(run.orphan_sample[:10])}")
