@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -182,6 +182,45 @@ class BackgroundLoop:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self.loop.close()
+
+
+class BackgroundServer:
+    """`start_background()` / `stop()` for an emulator that has async `start()` / `close()`.
+
+    Tests run the emulators in-process on a private event loop thread; the command line awaits
+    `start()` / `close()` on its own loop instead.
+    """
+
+    _background: BackgroundLoop | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def start_background(self, host: str = "127.0.0.1", port: int = 0) -> Self:
+        """Serve from a daemon thread of this process; port 0 picks free ports. Returns self."""
+        if self._background is not None:
+            raise RuntimeError("the emulator is already started")
+        background = BackgroundLoop()
+        try:
+            background.run(self.start(host, port))
+        except BaseException:
+            background.close()
+            raise
+        self._background = background
+        return self
+
+    def stop(self) -> None:
+        """Stop a `start_background()` emulator (closing it first); safe to call twice."""
+        background, self._background = self._background, None
+        if background is None:
+            return
+        try:
+            background.run(self.close())
+        finally:
+            background.close()
 
 
 async def serve_forever() -> None:

@@ -38,7 +38,7 @@ from aiohttp import web
 
 from emulators._runtime import (
     CLIENT_MAX_SIZE,
-    BackgroundLoop,
+    BackgroundServer,
     Handler,
     TokenBucket,
     bind_socket,
@@ -166,7 +166,7 @@ def _render(items: list[EmbedItem], spec: ModelSpec, single: bool) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-class GeminiEmulator:
+class GeminiEmulator(BackgroundServer):
     """The Gemini embeddings emulator: configure, start (in-process or async), inspect, stop.
 
     `api_keys`: keys accepted in `x-goog-api-key` (or `?key=`); `None` accepts any non-empty
@@ -210,7 +210,6 @@ class GeminiEmulator:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
         self._runner: web.AppRunner | None = None
-        self._background: BackgroundLoop | None = None
 
     def __repr__(self) -> str:
         where = self.base_url if self.port is not None else "not started"
@@ -246,29 +245,6 @@ class GeminiEmulator:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-
-    def start_background(self, host: str = "127.0.0.1", port: int = 0) -> GeminiEmulator:
-        """Serve from a daemon thread of this process (for tests); returns `self`."""
-        if self._background is not None:
-            raise RuntimeError("the emulator is already started")
-        background = BackgroundLoop()
-        try:
-            background.run(self.start(host, port))
-        except BaseException:
-            background.close()
-            raise
-        self._background = background
-        return self
-
-    def stop(self) -> None:
-        """Stop a server started with `start_background`; safe to call twice."""
-        background, self._background = self._background, None
-        if background is None:
-            return
-        try:
-            background.run(self.close())
-        finally:
-            background.close()
 
     def __enter__(self) -> GeminiEmulator:
         return self

@@ -16,7 +16,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
-from emulators._runtime import BackgroundLoop, RateLimiter, bind_socket, start_app
+from emulators._runtime import BackgroundServer, RateLimiter, bind_socket, start_app
 from emulators.pinecone.persistence import SqliteLog
 from emulators.pinecone.server import (
     DEFAULT_RATE_LIMITS,
@@ -89,7 +89,7 @@ def _url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-class PineconeEmulator:
+class PineconeEmulator(BackgroundServer):
     """A local Pinecone: `GET /indexes[/{name}]` on the control plane, the vector API on one
     port per index, all driven by the real `pinecone` SDK over HTTP.
 
@@ -148,7 +148,6 @@ class PineconeEmulator:
         self._runners: list[web.AppRunner] = []
         self._urls: dict[str, str] = {}
         self._control_url: str | None = None
-        self._background: BackgroundLoop | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -241,29 +240,6 @@ class PineconeEmulator:
         logs, self._logs = self._logs, []
         if logs:
             await asyncio.get_running_loop().run_in_executor(None, _close_logs, logs)
-
-    def start_background(self, host: str = "127.0.0.1", port: int = 0) -> Self:
-        """Start on a private event loop thread (for tests and in-process use)."""
-        if self._background is not None:
-            raise RuntimeError("the emulator is already started")
-        background = BackgroundLoop()
-        try:
-            background.run(self.start(host, port))
-        except BaseException:
-            background.close()
-            raise
-        self._background = background
-        return self
-
-    def stop(self) -> None:
-        """Stop a `start_background()` emulator; flushes persistence first."""
-        background, self._background = self._background, None
-        if background is None:
-            return
-        try:
-            background.run(self.close())
-        finally:
-            background.close()
 
     def __enter__(self) -> Self:
         if self._background is None and not self._runners:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 
 import pytest
 
 from emulators.pinecone import IndexSpec, PineconeEmulator, add_arguments, from_args
 from emulators.pinecone.cli import build_parser, parse_index, parse_rate_limit
+from tests.ports import free_port_run
 
 
 def test_index_and_rate_limit_flags() -> None:
@@ -63,31 +63,8 @@ def test_flags_are_validated() -> None:
             parser.parse_args(argv)
 
 
-def _free_port_run(count: int) -> int:
-    """A port P such that P..P+count-1 are free right now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        try:
-            held = []
-            for offset in range(count):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return base
-    raise RuntimeError("no run of free ports")
-
-
 def test_a_fixed_port_puts_index_i_on_port_plus_one_plus_i() -> None:
-    base = _free_port_run(3)
+    base = free_port_run(3)
     emulator = PineconeEmulator([IndexSpec("a", 2), IndexSpec("b", 2)], rate_limits=False)
 
     async def scenario() -> tuple[str, str, str]:

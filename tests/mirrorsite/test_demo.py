@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port_run
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port_block(size: int) -> int:
-    """A port P with P..P+size-1 all free right now (the emulator binds consecutive ports)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            start = probe.getsockname()[1]
-        if start + size > 65000:
-            continue
-        socks = []
-        try:
-            for port in range(start, start + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return start
-    raise RuntimeError("no block of free ports")
 
 
 def stat(section: str, label: str) -> int:
@@ -45,13 +23,13 @@ def stat(section: str, label: str) -> int:
 
 @pytest.mark.slow
 def test_the_demo_mirrors_the_sample_and_converges(tmp_path: Path) -> None:
-    pinecone_port = free_port_block(3)
+    pinecone_port = free_port_run(3)
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         "DEMO_PINECONE_PORT": str(pinecone_port),
-        "DEMO_GEMINI_PORT": str(free_port_block(1)),
-        "DEMO_WEB_PORT": str(free_port_block(1)),
+        "DEMO_GEMINI_PORT": str(free_port_run(1)),
+        "DEMO_WEB_PORT": str(free_port_run(1)),
     }
     result = subprocess.run(
         [sys.executable, "-m", "mirrorsite.demo", "--no-serve"],
