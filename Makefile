@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format emulators bench clean
+.PHONY: help install chromium demo test lint format emulators bench clean
 
 help:
 	@echo "make demo       start the emulators, the admin and the sample mirror (http://127.0.0.1:8000/admin/)"
@@ -25,10 +25,22 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download cannot work here). Installed with apt when missing and we are root; otherwise the
+# browser tests skip, saying why (and fail under CI=true).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed (sudo apt-get install chromium): browser tests will skip"; \
+	  fi; }
+
 demo: $(STAMP)
 	$(BIN)/python -m mirrorsite.demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

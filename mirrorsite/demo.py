@@ -136,7 +136,11 @@ def ensure_admin(password: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    no_serve = "--no-serve" in (sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    no_serve = "--no-serve" in args
+    # --skip-job: bring everything up on the fresh sample without running the main job (the
+    # browser tests start from there, as a user who goes straight to the admin would).
+    skip_job = "--skip-job" in args
     busy = [p for p in (PINECONE_PORT, GEMINI_PORT, WEB_PORT) if not port_is_free(p)]
     if busy:
         print(
@@ -174,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(GEMINI_PORT),
                 "--gemini-api-key",
                 DEMO_ENV["GEMINI_API_KEY"],
+                # Optional round-trip delay, as a real network has (e.g. 20 ms): runs then take
+                # long enough to watch their progress in the admin.
+                "--latency-ms",
+                os.environ.get("DEMO_LATENCY_MS", "0"),
             ],
         )
         for port in (PINECONE_PORT, PINECONE_PORT + 1, PINECONE_PORT + 2, GEMINI_PORT):
@@ -186,11 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # The main job, as an operator would run it from a shell: look, rehearse, mirror, and
         # mirror again to show that a converged namespace costs nothing.
-        for title, args in DEMO_RUNS:
+        for title, command in () if skip_job else DEMO_RUNS:
             print(f"\n=== {title} ===", flush=True)
-            procs.run(["manage.py", *args], check=False)
+            procs.run(["manage.py", *command], check=False)
         if no_serve:
             return 0
+
+        # The django-q2 cluster executes the analyses and mirrors started from the admin.
+        procs.start("task cluster", ["manage.py", "qcluster"])
 
         procs.start("web server", ["manage.py", "runserver", "--noreload", f"{HOST}:{WEB_PORT}"])
         wait_for_port(WEB_PORT)
@@ -201,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  Password:  {password}\n"
             f"  Pinecone emulator control plane: {DEMO_ENV['PINECONE_CONTROLLER_HOST']}\n"
             f"  Gemini emulator:                 {DEMO_ENV['GEMINI_BASE_URL']}\n"
+            f"  Task cluster:                    python manage.py qcluster (running)\n"
             "\n  Ctrl-C stops everything.\n",
             flush=True,
         )

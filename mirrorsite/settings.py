@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
     "syncapp",
 ]
 
@@ -109,6 +111,68 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 
+# --- Cache -------------------------------------------------------------------------------
+# A database cache, not the default local-memory one: django-q2 keeps its cluster status in the
+# cache, and `qinfo`, `qmonitor` and the run page (is a worker alive?) read it from other
+# processes. The table is created by migration syncapp 0003 (`createcachetable`); run
+# `python manage.py createcachetable` again only if you rename it here.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+    }
+}
+
+# --- Background runs (django-q2) -----------------------------------------------------------
+# A run may take hours (10 M records at Pinecone's rate limits). django-q2 kills a task after
+# `timeout` seconds and presents a task that was not acknowledged again after `retry` seconds,
+# so `retry` must exceed `timeout` (plus the time a timed-out worker takes to record its
+# failure) or a long run would be started a second time while it still runs.
+Q_TIMEOUT: int = env.int("Q_TIMEOUT", default=6 * 3600)
+if Q_TIMEOUT < 60:
+    raise ImproperlyConfigured("Q_TIMEOUT is in seconds and must be at least 60.")
+REDIS_URL: str = env.str("REDIS_URL", default="")
+Q_CLUSTER: dict[str, object] = {
+    "name": "pinecone-mirror",
+    "label": "Background tasks",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 600,
+    # A task that raised is tried once more, then left in "Failed tasks". Runs record their own
+    # failures and do not raise, so this only bounds bugs. A worker killed mid-run (OOM,
+    # deploy) does not count: its task comes back after `retry` and resumes the run.
+    "max_attempts": 2,
+    # One task per fetch and a short local queue: a worker holds one long run, and queued
+    # runs stay in the broker, where another cluster (or a restarted one) can take them.
+    "bulk": 1,
+    "queue_limit": 2,
+    # A schedule missed while no cluster ran starts one mirror, not one per missed slot.
+    "catch_up": False,
+    "save_limit": 500,
+    "cache": "default",
+    # Tasks run inline, in the calling process: the test suite sets Q_SYNC (tests/settings.py).
+    # django-q2 reads this once, when django_q.conf is first imported.
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    # django-q2 passes a string to redis.from_url (needs the `redis` package installed).
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    # Without a broker key django-q2 silently picks Redis on localhost: name the ORM broker.
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1.0  # seconds between broker polls; a run lasts minutes, not ms
+
+# A running run's worker writes `heartbeat_at` every SYNC_HEARTBEAT_INTERVAL seconds (from a
+# thread of its own, so a long listing or a slow batch does not look like a dead worker). A run
+# whose heartbeat is older than SYNC_STALE_AFTER seconds is shown as stale and can be resumed.
+SYNC_HEARTBEAT_INTERVAL: int = env.int("SYNC_HEARTBEAT_INTERVAL", default=15)
+SYNC_STALE_AFTER: int = env.int("SYNC_STALE_AFTER", default=120)
+if SYNC_STALE_AFTER < 3 * SYNC_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        "SYNC_STALE_AFTER must be at least three SYNC_HEARTBEAT_INTERVALs, or a busy database "
+        "would make a live run look dead."
+    )
+
 # --- External services -------------------------------------------------------------------
 # Where the Pinecone SDK finds the control plane (describe_index resolves index hosts). Empty
 # means Pinecone's own; `make demo` and the tests point it at the local emulator.
@@ -130,6 +194,8 @@ LOGGING = {
         # httpx logs every request line at INFO; that is noise in a run of 10,000 requests.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # google-genai's HTTP client, same noise
+        "httpcore2": {"level": "WARNING"},
         # The SDK logs each call at INFO ("Fetching 100 vectors"): the run log says it better.
         "pinecone": {"level": "WARNING"},
         "google_genai": {"level": "WARNING"},

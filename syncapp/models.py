@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from croniter import croniter
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -77,6 +79,21 @@ class Index(models.Model):
         return None
 
 
+def validate_cron(value: str) -> None:
+    """A cron expression django-q2's scheduler (croniter) accepts: 5 fields, or 6 with seconds."""
+    if not croniter.is_valid(value):
+        raise ValidationError(
+            "%(value)s is not a valid cron expression (e.g. */30 * * * * for every 30 minutes).",
+            params={"value": value},
+        )
+
+
+class ScheduleMode(models.TextChoices):
+    OFF = "off", "Off"
+    INTERVAL = "interval", "Every N minutes"
+    CRON = "cron", "Cron expression"
+
+
 class ReembedPolicy(models.TextChoices):
     TEXT_CHANGED = "text_changed", "Re-embed only when the text changed"
     ALWAYS = "always", "Re-embed every changed record"
@@ -128,6 +145,31 @@ class Namespace(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(32)],
         help_text="Batches read, embedded and written at the same time.",
     )
+    # Continuous sync: django-q2 starts a mirror on this schedule. Kept in step with a
+    # django_q Schedule row by `syncapp.services.schedules.namespace_schedule_sync`.
+    schedule_mode = models.CharField(
+        "continuous sync",
+        max_length=10,
+        choices=ScheduleMode.choices,
+        default=ScheduleMode.OFF,
+        help_text="Start a mirror automatically. A start is skipped (and recorded as skipped) "
+        "while another mirror of this namespace is queued or running.",
+    )
+    schedule_minutes = models.PositiveIntegerField(
+        "every N minutes",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10080)],
+        help_text="1 to 10080 (a week). For longer or calendar-based periods use cron.",
+    )
+    schedule_cron = models.CharField(
+        "cron expression",
+        max_length=100,
+        blank=True,
+        validators=[validate_cron],
+        help_text="minute hour day-of-month month day-of-week, e.g. 15 2 * * * for 02:15 daily "
+        "(in the TIME_ZONE setting's time zone).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -164,6 +206,9 @@ class RunStatus(models.TextChoices):
     COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A scheduled mirror that did not start because another mirror of the namespace was
+    # queued or running; `blocked_by` names it. Created directly in this final state.
+    SKIPPED = "skipped", "Skipped"
 
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -172,7 +217,10 @@ FINISHED_STATUSES = (
     RunStatus.COMPLETED_WITH_ERRORS,
     RunStatus.FAILED,
     RunStatus.CANCELLED,
+    RunStatus.SKIPPED,
 )
+# Runs that went through to the end: their statistics describe the whole namespace.
+COMPLETED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.COMPLETED_WITH_ERRORS)
 
 
 class RunTrigger(models.TextChoices):
@@ -234,8 +282,18 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # How many times a worker claimed the run: 1 normally, more after a resume (cancelling a
+    # stale run bumps it too). A worker writes only while the row still carries its own number
+    # (a fencing token), so a worker thought dead that wakes up after a resume or a cancel
+    # cannot overwrite what happened since.
+    attempt = models.PositiveIntegerField(default=0)
+    # Skipped scheduled mirrors: the mirror that was queued or running at the time.
+    blocked_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     phase = models.CharField(max_length=60, blank=True)
+    phase_started_at = models.DateTimeField(null=True, blank=True)  # for rate and ETA
     progress_done = models.PositiveBigIntegerField(default=0)
     progress_total = models.PositiveBigIntegerField(null=True, blank=True)
 

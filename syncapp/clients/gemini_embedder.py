@@ -149,8 +149,13 @@ class GeminiEmbedder:
             except genai_errors.APIError as exc:
                 status = int(exc.code or 0)
                 if status in (401, 403) or (status == 400 and "API key" in str(exc.message)):
+                    # Google answers an unknown key with 400 API_KEY_INVALID. The engine tells
+                    # "the service refuses us" from "a text is bad" by status (401/403/404):
+                    # passed on as 400 it would bisect every batch down to single texts and
+                    # never abort the run, so it is reported as the 401 it means.
                     raise EmbeddingAuthError(
-                        f"Gemini rejected the API key ({status}): {exc.message}", status=status
+                        f"Gemini rejected the API key ({status}): {exc.message}",
+                        status=status if status in (401, 403) else 401,
                     ) from exc
                 if status not in RETRYABLE_STATUSES:
                     raise PermanentError(

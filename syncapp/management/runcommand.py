@@ -15,48 +15,14 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+# STAT_LABELS and WRITE_ONLY_ROWS live in syncapp.labels (the admin shows the same table) and
+# stay importable from here.
+from syncapp.labels import STAT_LABELS, WRITE_ONLY_ROWS, stat_names_for  # noqa: F401
 from syncapp.models import RunKind, RunStatus, RunTrigger, SyncRun
 from syncapp.services.config import namespace_get
 from syncapp.services.errors import ServiceError
 from syncapp.services.runs import sync_run_create, sync_run_execute
 
-# Rows of the statistics table: the seed plan's MirroringStats first, in its order.
-STAT_LABELS = {
-    "total_source_vectors": "Source records",
-    "total_target_vectors": "Target records (before the run)",
-    "missing_in_target": "Missing in target",
-    "matching_ids": "Matching IDs",
-    "metadata_matches": "Metadata matches",
-    "metadata_differs": "Metadata differs",
-    "would_migrate": "Would migrate (analysis / dry run)",
-    "would_update": "Would update (analysis / dry run)",
-    "successfully_migrated": "Migrated",
-    "successfully_updated": "Updated",
-    "failed_migration": "Failed (migration)",
-    "failed_update": "Failed (update)",
-    "skipped_no_text": "Skipped: no text",
-    "orphaned_in_target": "Orphans in target (untouched)",
-    "embeddings_requested": "Texts embedded",
-    "embedding_calls": "Embedding calls",
-    "vectors_reused": "Vectors reused (metadata-only updates)",
-    "records_written": "Records written",
-    "already_migrated": "Already written (listing lag)",
-    "vanished": "Vanished while running",
-    "source_read_requests": "Source read requests",
-    "target_read_requests": "Target read requests",
-    "target_write_requests": "Target write requests",
-}
-# Rows that stay 0 unless the run writes: left out of the table for analyses and dry runs.
-WRITE_ONLY_ROWS = {
-    "successfully_migrated",
-    "successfully_updated",
-    "embeddings_requested",
-    "embedding_calls",
-    "vectors_reused",
-    "records_written",
-    "target_write_requests",
-    "already_migrated",
-}
 EXIT_CODES = {
     RunStatus.SUCCEEDED: 0,
     RunStatus.COMPLETED_WITH_ERRORS: 2,
@@ -172,10 +138,7 @@ class RunCommand(BaseCommand):
     @staticmethod
     def rows_for(run: SyncRun) -> set[str]:
         """Statistics that mean something for this kind of run (the JSON has them all)."""
-        rows = set(STAT_LABELS)
-        if run.kind == RunKind.ANALYZE or run.dry_run:
-            return rows - WRITE_ONLY_ROWS
-        return rows - {"would_migrate", "would_update"}
+        return set(stat_names_for(kind=run.kind, dry_run=run.dry_run))
 
     def print_table(self, run: SyncRun) -> None:
         width = max(len(label) for label in STAT_LABELS.values())

@@ -1,7 +1,9 @@
 """Services that create and change the configuration: indexes and mirrored namespaces.
 
 The management commands call these directly; the admin's forms enforce the same rules through
-the models' validators and `full_clean()`, so a namespace saved from either place is valid.
+the models' validators, `full_clean()` and `namespace_rule_errors` (the rules that span
+fields), so a namespace saved from either place is valid. Both keep its django-q2 schedule in
+step (`namespace_schedule_sync`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.db import transaction
 
 from syncapp.models import Index, Namespace, ReembedPolicy
 from syncapp.services.errors import ServiceError
+from syncapp.services.schedules import namespace_schedule_sync, schedule_errors
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -23,6 +26,48 @@ def _validation_message(exc: ValidationError) -> str:
             parts.extend(f"{label}{message}" for message in messages)
         return "; ".join(parts)
     return "; ".join(exc.messages)
+
+
+def managed_keys_error(managed: Any) -> str | None:
+    if not isinstance(managed, list) or not all(isinstance(k, str) and k for k in managed):
+        return "managed_keys must be a list of metadata key names"
+    return None
+
+
+def text_field_error(text_field: str, managed: Any) -> str | None:
+    if isinstance(managed, list) and text_field in managed:
+        return (
+            f"text_field {text_field!r} cannot also be a managed key: the target "
+            "would keep its own text instead of the source's"
+        )
+    return None
+
+
+def namespace_rule_errors(namespace: Namespace) -> dict[str, str]:
+    """Rules a namespace must follow beyond its fields' own validators, keyed by field.
+
+    Shared by `namespace_upsert` (commands) and the admin's namespace form.
+    """
+    errors: dict[str, str] = {}
+    managed_error = managed_keys_error(namespace.managed_keys)
+    if managed_error:
+        errors["managed_keys"] = managed_error
+    text_error = text_field_error(namespace.text_field, namespace.managed_keys)
+    if text_error:
+        errors["text_field"] = text_error
+    if namespace.reembed_policy not in ReembedPolicy.values:
+        errors["reembed_policy"] = (
+            f"reembed_policy must be one of {', '.join(ReembedPolicy.values)}, "
+            f"not {namespace.reembed_policy!r}"
+        )
+    errors.update(
+        schedule_errors(
+            mode=namespace.schedule_mode,
+            minutes=namespace.schedule_minutes,
+            cron=namespace.schedule_cron,
+        )
+    )
+    return errors
 
 
 def _save(obj: Index | Namespace) -> None:
@@ -91,6 +136,9 @@ def namespace_upsert(
         "embedding_dimension",
         "task_type",
         "concurrency",
+        "schedule_mode",
+        "schedule_minutes",
+        "schedule_cron",
     }
     unknown = set(options) - allowed
     if unknown:
@@ -101,10 +149,8 @@ def namespace_upsert(
             f"reembed_policy must be one of {', '.join(ReembedPolicy.values)}, not {policy!r}"
         )
     managed = options.get("managed_keys")
-    if managed is not None and (
-        not isinstance(managed, list) or not all(isinstance(k, str) and k for k in managed)
-    ):
-        raise ServiceError("managed_keys must be a list of metadata key names")
+    if managed is not None and (error := managed_keys_error(managed)):
+        raise ServiceError(error)
 
     namespace = Namespace.objects.filter(name=name).first()
     created = namespace is None
@@ -119,10 +165,9 @@ def namespace_upsert(
             setattr(namespace, key, value)
     if created and not namespace.managed_keys:
         namespace.managed_keys = ["clearance_level"]
-    if namespace.text_field in (namespace.managed_keys or []):
-        raise ServiceError(
-            f"text_field {namespace.text_field!r} cannot also be a managed key: the target "
-            "would keep its own text instead of the source's"
-        )
+    errors = namespace_rule_errors(namespace)
+    if errors:
+        raise ServiceError("; ".join(errors.values()))
     _save(namespace)
+    namespace_schedule_sync(namespace=namespace)
     return namespace, created
