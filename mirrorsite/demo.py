@@ -14,6 +14,7 @@ this script starts on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -81,14 +82,24 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 class Processes:
-    """The child processes of the demo, stopped together however the demo ends."""
+    """The long-running children of the demo, stopped together however the demo ends.
+
+    Each runs in a process group of its own, so the terminal's Ctrl-C reaches only the demo,
+    which then stops them once each, in reverse order of start: the django-q2 cluster hangs if
+    it gets a second signal while shutting down, and its workers are its children, so a group
+    is also what must be killed if it does not stop in time.
+    """
+
+    STOP_TIMEOUT = 20.0
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env)
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=self.env, start_new_session=True
+        )
         self.children.append((name, proc))
         return proc
 
@@ -98,15 +109,23 @@ class Processes:
         ).returncode
 
     def stop(self) -> None:
-        for _, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.terminate()
         for name, proc in reversed(self.children):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    # SIGINT to the group, as a terminal's Ctrl-C: qcluster's workers ignore it
+                    # and are stopped by their parent, whereas a SIGTERM each kills them under
+                    # it and it waits for them forever.
+                    os.killpg(proc.pid, signal.SIGINT)
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                print(f"{name} did not stop in 10 s; killing it", file=sys.stderr)
-                proc.kill()
+                print(
+                    f"{name} did not stop in {self.STOP_TIMEOUT:.0f} s; killing it", file=sys.stderr
+                )
+            # Whatever the child left behind in its group (the cluster's workers) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def wait_any(self) -> tuple[str, int]:
         """Block until a child exits; return its name and exit code."""
@@ -154,7 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update({k: v for k, v in env.items() if k in DEMO_ENV or k.startswith("DJANGO")})
     procs = Processes(env)
     # SIGTERM (e.g. from a supervisor) ends the demo the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C reaches every process of the terminal's group; the demo then stops the rest in
+    # order. SIGINT is restored explicitly because a shell starting us in the background hands
+    # it down ignored; SIGTERM (a supervisor, the browser tests) ends the demo the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         procs.start(
             "emulators",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
@@ -26,6 +28,23 @@ BADGE_CLASS = {
     RunStatus.SKIPPED: "muted",
 }
 STALE_LABEL = "stale (worker died?)"
+
+
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Runs and diffs are an audit trail: nobody, not even a superuser, adds, edits or deletes
+    them through the admin. Viewing still needs the view permission."""
+
+    class Media:
+        css = {"all": ("syncapp/admin.css",)}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def can_start_runs(request: HttpRequest) -> bool:

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from syncapp.admin.common import kind_label
+from syncapp.admin.common import AuditRecordAdmin, kind_label
 from syncapp.lib.worddiff import word_diff
 from syncapp.models import DiffKind, RecordDiff, RunStatus, SyncRun
 from syncapp.services.selectors import changed_keys_sample, diffs_with_changed_key
@@ -85,7 +85,7 @@ class ChangedKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(RecordDiff)
-class RecordDiffAdmin(admin.ModelAdmin):
+class RecordDiffAdmin(AuditRecordAdmin):
     list_display = (
         "record_link",
         "run_link",
@@ -104,18 +104,6 @@ class RecordDiffAdmin(admin.ModelAdmin):
     # The unfiltered total would be a COUNT(*) over every run's diffs on each page view.
     show_full_result_count = False
     change_list_template = "admin/syncapp/recorddiff/change_list.html"
-
-    class Media:
-        css = {"all": ("syncapp/admin.css",)}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_list_display(self, request: HttpRequest) -> Any:
         # Filtered to one run (the usual way here, from the run page), the run column would

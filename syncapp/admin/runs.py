@@ -34,6 +34,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from syncapp.admin.common import (
+    AuditRecordAdmin,
     can_start_runs,
     duration_label,
     format_seconds,
@@ -75,7 +76,7 @@ class KindFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(AuditRecordAdmin):
     list_display = (
         "run_link",
         "namespace",
@@ -97,20 +98,6 @@ class SyncRunAdmin(admin.ModelAdmin):
     search_fields = ("namespace__name", "requested_by__username")
     list_per_page = 50
     show_full_result_count = False
-
-    class Media:
-        css = {"all": ("syncapp/admin.css",)}
-
-    # --- read-only for everyone; viewing needs the view permission ---
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     # --- columns ---
 
