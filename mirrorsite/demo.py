@@ -137,21 +137,31 @@ class Processes:
             time.sleep(0.5)
 
 
-def ensure_admin(password: str) -> None:
-    """Create the `admin` superuser, or reset its password, in this process's database."""
+def ensure_users(admin_password: str, auditor_password: str) -> None:
+    """Create, or reset the passwords of, `admin` (a superuser) and `auditor` (a member of
+    "Sync auditors": sees everything, changes nothing), in this process's database."""
     import django
 
     django.setup()
     from django.contrib.auth import get_user_model
 
+    from syncapp.services.roles import roles_ensure_groups
+
+    _, auditors = roles_ensure_groups()
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(
-        username="admin", defaults={"email": "admin@localhost"}
-    )
-    user.is_staff = True
-    user.is_superuser = True
-    user.set_password(password)
-    user.save()
+    for username, password, superuser in (
+        ("admin", admin_password, True),
+        ("auditor", auditor_password, False),
+    ):
+        user, _ = user_model.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@localhost"}
+        )
+        user.is_staff = True
+        user.is_superuser = superuser
+        user.set_password(password)
+        user.save()
+        if not superuser:
+            user.groups.set([auditors])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         procs.run(["manage.py", "migrate", "--no-input", "-v", "0"])
         procs.run(["manage.py", "seed_demo", "--namespace", DEMO_NAMESPACE])
         password = secrets.token_urlsafe(12)
-        ensure_admin(password)
+        auditor_password = secrets.token_urlsafe(12)
+        ensure_users(password, auditor_password)
 
         # The main job, as an operator would run it from a shell: look, rehearse, mirror, and
         # mirror again to show that a converged namespace costs nothing.
@@ -233,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  Admin:     http://{HOST}:{WEB_PORT}/admin/\n"
             f"  User:      admin\n"
             f"  Password:  {password}\n"
+            f"  Read-only: auditor / {auditor_password}\n"
             f"  Pinecone emulator control plane: {DEMO_ENV['PINECONE_CONTROLLER_HOST']}\n"
             f"  Gemini emulator:                 {DEMO_ENV['GEMINI_BASE_URL']}\n"
             f"  Task cluster:                    python manage.py qcluster (running)\n"
