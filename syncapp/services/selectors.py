@@ -23,7 +23,6 @@ from django.utils.dateparse import parse_datetime
 from syncapp.models import (
     ACTIVE_STATUSES,
     COMPLETED_STATUSES,
-    STAT_FIELDS,
     Namespace,
     RecordDiff,
     RunKind,
@@ -126,7 +125,7 @@ def run_progress(run: SyncRun, now: datetime | None = None) -> dict[str, Any]:
             else None
         ),
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-        "stats": {name: getattr(run, name) for name in STAT_FIELDS},
+        "stats": run.stats_dict(),
         "failed": run.failed_migration + run.failed_update,
         "error": run.error,
     }
